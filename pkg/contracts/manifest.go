@@ -187,7 +187,8 @@ type RouteDecl struct {
 	Path string `json:"path"`
 	// Auth is none, session (default) or admin.
 	Auth RouteAuth `json:"auth,omitempty"`
-	// MaxBodyBytes caps the request body (default 1 MiB; larger bodies are streamed).
+	// MaxBodyBytes caps the request body (default DefaultRouteMaxBodyBytes, 1 MiB);
+	// bodies above GatewayInlineBodyLimit reach the plugin streamed in chunks.
 	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
 }
 
