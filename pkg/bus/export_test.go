@@ -1,0 +1,7 @@
+package bus
+
+// Exported for tests in bus_test.
+var (
+	ReconnectDelay = reconnectDelay
+	SanitizeHeader = sanitizeHeader
+)
