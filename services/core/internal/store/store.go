@@ -19,14 +19,12 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"time"
 
 	"github.com/authbus/authbus/pkg/contracts"
+	"github.com/authbus/authbus/services/core/internal/token"
 )
 
 // ErrNotFound is wrapped by every error about a row that does not exist
@@ -337,30 +335,7 @@ type Store interface {
 
 // HashToken is what the session table stores instead of a session token:
 // its SHA-256, hex-encoded.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-// idAlphabet is better-auth's id alphabet.
-const idAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+func HashToken(tok string) string { return token.Hash(tok) }
 
 // NewID returns a random 32-character [A-Za-z0-9] id, like better-auth's.
-func NewID() string {
-	var out [32]byte
-	var buf [64]byte
-	n := 0
-	for n < len(out) {
-		if _, err := rand.Read(buf[:]); err != nil {
-			panic("store: crypto/rand failed: " + err.Error())
-		}
-		for _, b := range buf {
-			// 248 = 4*62: reject the top bytes so every character is equally likely.
-			if b < 248 && n < len(out) {
-				out[n] = idAlphabet[int(b)%len(idAlphabet)]
-				n++
-			}
-		}
-	}
-	return string(out[:])
-}
+func NewID() string { return token.ID() }
