@@ -175,6 +175,8 @@ const (
 	CodeRateLimited Code = "RATE_LIMITED"
 	// CodePluginUnavailable: a closed-policy plugin did not answer in time or had no responders.
 	CodePluginUnavailable Code = "PLUGIN_UNAVAILABLE"
+	// CodePluginTimeout: a plugin route did not answer within its deadline.
+	CodePluginTimeout Code = "PLUGIN_TIMEOUT"
 	// CodePluginError: a plugin answered with something the core could not use.
 	CodePluginError Code = "PLUGIN_ERROR"
 	// CodePatchNotAllowed: a hook reply patched a field its hook point does not allow.
@@ -247,6 +249,7 @@ var catalog = map[Code]codeInfo{
 	CodeForbidden:          {http.StatusForbidden, "Forbidden"},
 	CodeRateLimited:        {http.StatusTooManyRequests, "Too many requests. Please try again later."},
 	CodePluginUnavailable:  {http.StatusServiceUnavailable, "A required plugin is unavailable"},
+	CodePluginTimeout:      {http.StatusGatewayTimeout, "A plugin did not answer in time"},
 	CodePluginError:        {http.StatusBadGateway, "A plugin returned an invalid answer"},
 	CodePatchNotAllowed:    {http.StatusBadGateway, "A plugin tried to change a field it may not change"},
 	CodePermissionDenied:   {http.StatusForbidden, "Permission denied"},

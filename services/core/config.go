@@ -55,6 +55,14 @@ type Config struct {
 	// Config is the connection to NATS (AUTHBUS_NATS_URL, AUTHBUS_NATS_USER, …);
 	// embedded so its variables keep their own names.
 	bus.Config
+	// NATSEmbedded runs a NATS server with JetStream inside the core, for
+	// single-node installs; AUTHBUS_NATS_URL is then ignored. Default false.
+	NATSEmbedded bool `envconfig:"NATS_EMBEDDED"`
+	// NATSStoreDir is the embedded server's JetStream directory. Default data/nats.
+	NATSStoreDir string `envconfig:"NATS_STORE_DIR" default:"data/nats"`
+	// NATSListen is where the embedded server accepts clients (plugins); empty
+	// serves the core only, in-process. Default 127.0.0.1:4222.
+	NATSListen string `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222"`
 	// StreamConfig configures the AUTH_EVENTS stream (AUTHBUS_STREAM_REPLICAS, …).
 	bus.StreamConfig
 
@@ -198,6 +206,14 @@ func (c Config) Validate() error {
 	}
 	if c.Outbox.RetentionDays < 1 {
 		bad("OUTBOX_RETENTION_DAYS", "must be at least 1")
+	}
+	if c.NATSEmbedded && c.NATSStoreDir == "" {
+		bad("NATS_STORE_DIR", "is required with NATS_EMBEDDED=true")
+	}
+	if c.NATSEmbedded && c.NATSListen != "" {
+		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+			bad("NATS_LISTEN", "%q is not host:port", c.NATSListen)
+		}
 	}
 	if err := c.Config.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%s_NATS_*: %w", EnvPrefix, err))
