@@ -372,7 +372,7 @@ func TestGatewayHelpers(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "g@example.com", u.Email)
 
-		_, err = e.svc.SetSessionField(context.Background(), u.ID, s.ID, auth.SessionFieldActiveOrganization, []byte(`"org_1"`))
+		_, err = e.svc.SetSessionField(context.Background(), s.ID, auth.SessionFieldActiveOrganization, []byte(`"org_1"`))
 		require.NoError(t, err)
 		w := newHeaderRecorder()
 		require.NoError(t, e.h.ReissueSessionCookie(w, req))

@@ -621,15 +621,15 @@ func TestPluginServices(t *testing.T) {
 		require.Equal(t, "plugin:orgs", events[len(events)-1].ActorID)
 
 		org := json.RawMessage(`"org_123"`)
-		s, err := f.svc.SetSessionField(ctx(), a.User.ID, a.Session.ID, auth.SessionFieldActiveOrganization, org)
+		s, err := f.svc.SetSessionField(ctx(), a.Session.ID, auth.SessionFieldActiveOrganization, org)
 		require.NoError(t, err)
 		require.Equal(t, "org_123", *s.ActiveOrganizationID)
-		s, err = f.svc.SetSessionField(ctx(), a.User.ID, a.Session.ID, "activeTeamId", json.RawMessage(`"team_1"`))
+		s, err = f.svc.SetSessionField(ctx(), a.Session.ID, "activeTeamId", json.RawMessage(`"team_1"`))
 		require.NoError(t, err)
 		require.JSONEq(t, `"team_1"`, string(s.Data["activeTeamId"]))
-		_, err = f.svc.SetSessionField(ctx(), a.User.ID, a.Session.ID, "token", json.RawMessage(`"x"`))
+		_, err = f.svc.SetSessionField(ctx(), a.Session.ID, "token", json.RawMessage(`"x"`))
 		require.ErrorIs(t, err, contracts.CodeFieldNotAllowed.Err())
-		got, err := f.svc.GetSession(ctx(), a.User.ID, a.Session.ID)
+		got, err := f.svc.GetSession(ctx(), a.Session.ID)
 		require.NoError(t, err)
 		require.Equal(t, "org_123", *got.ActiveOrganizationID)
 
@@ -639,13 +639,13 @@ func TestPluginServices(t *testing.T) {
 		err = f.svc.SendEmail(ctx(), contracts.Email{To: "ada@example.com", Subject: "bad\r\nBcc: x@y.z", Text: "x"})
 		require.ErrorIs(t, err, contracts.CodeValidationError.Err())
 
-		require.NoError(t, f.svc.RevokeSessionByID(ctx(), auth.PluginActor("security"), a.User.ID, a.Session.ID, ""))
+		require.NoError(t, f.svc.RevokeSessionByID(ctx(), auth.PluginActor("security"), a.Session.ID, ""))
 		events = authtest.Outbox(t, f.st)
 		var rv contracts.SessionRevoked
 		require.NoError(t, events[len(events)-1].DecodeData(&rv))
 		require.Equal(t, contracts.RevokeByPlugin, rv.Reason)
 		require.Equal(t, "plugin:security", events[len(events)-1].ActorID)
-		_, err = f.svc.GetSession(ctx(), a.User.ID, a.Session.ID)
+		_, err = f.svc.GetSession(ctx(), a.Session.ID)
 		require.ErrorIs(t, err, contracts.CodeNotFound.Err())
 	})
 }

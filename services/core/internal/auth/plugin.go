@@ -40,31 +40,32 @@ func (s *Service) ListUsers(ctx context.Context, o store.ListUsersOptions) (stor
 	return page, nil
 }
 
-// GetSession returns a live session of a user by id (404 NOT_FOUND when
-// there is none).
-func (s *Service) GetSession(ctx context.Context, userID, sessionID string) (store.Session, error) {
-	rows, err := s.store.SessionsOfUser(ctx, userID, s.now())
-	if err != nil {
+// GetSession returns a live session by id (404 NOT_FOUND when there is
+// none, or it expired).
+func (s *Service) GetSession(ctx context.Context, sessionID string) (store.Session, error) {
+	row, _, err := s.store.SessionByID(ctx, sessionID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.Session{}, errSessionNotFound
+	case err != nil:
 		return store.Session{}, internal("get session", err)
+	case !row.ExpiresAt.After(s.now()):
+		return store.Session{}, errSessionNotFound
 	}
-	for _, r := range rows {
-		if r.ID == sessionID {
-			return r, nil
-		}
-	}
-	return store.Session{}, errSessionNotFound
+	return row, nil
 }
 
 var errSessionNotFound = contracts.CodeNotFound.Err().WithMessage("Session not found")
 
-// RevokeSessionByID deletes a user's session on behalf of actor (a plugin:
+// RevokeSessionByID deletes a session on behalf of actor (a plugin:
 // PluginActor, or an administrator), with beforeSessionDestroy and a
 // session.revoked event with reason.
-func (s *Service) RevokeSessionByID(ctx context.Context, actor, userID, sessionID, reason string) error {
-	target, err := s.GetSession(ctx, userID, sessionID)
+func (s *Service) RevokeSessionByID(ctx context.Context, actor, sessionID, reason string) error {
+	target, err := s.GetSession(ctx, sessionID)
 	if err != nil {
 		return err
 	}
+	userID := target.UserID
 	if reason == "" {
 		reason = contracts.RevokeByPlugin
 	}
@@ -77,10 +78,10 @@ func (s *Service) RevokeSessionByID(ctx context.Context, actor, userID, sessionI
 	})
 }
 
-// SetSessionField sets one per-session field of a user's live session:
+// SetSessionField sets one per-session field of a live session:
 // activeOrganizationId (a JSON string or null) or any other key (any JSON
 // value; null removes it). The caller re-issues the session cookie.
-func (s *Service) SetSessionField(ctx context.Context, userID, sessionID, key string, value json.RawMessage) (store.Session, error) {
+func (s *Service) SetSessionField(ctx context.Context, sessionID, key string, value json.RawMessage) (store.Session, error) {
 	if key == "" || !json.Valid(value) {
 		return store.Session{}, contracts.CodeValidationError.Errorf("a session field needs a name and a JSON value")
 	}
@@ -97,7 +98,7 @@ func (s *Service) SetSessionField(ctx context.Context, userID, sessionID, key st
 	default:
 		up.Data = map[string]json.RawMessage{key: value}
 	}
-	if _, err := s.GetSession(ctx, userID, sessionID); err != nil {
+	if _, err := s.GetSession(ctx, sessionID); err != nil {
 		return store.Session{}, err
 	}
 	var updated store.Session

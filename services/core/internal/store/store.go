@@ -221,6 +221,8 @@ type Reader interface {
 	// SessionByTokenHash returns, in one query, the session with that token hash
 	// and its user — expired or not — or ErrNotFound.
 	SessionByTokenHash(ctx context.Context, tokenHash string) (Session, User, error)
+	// SessionByID returns a session (expired or not) and its user by session id.
+	SessionByID(ctx context.Context, id string) (Session, User, error)
 	// SessionsOfUser returns the user's sessions with ExpiresAt > now, oldest first.
 	SessionsOfUser(ctx context.Context, userID string, now time.Time) ([]Session, error)
 	// VerificationByIdentifier returns the newest verification with that

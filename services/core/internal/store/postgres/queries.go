@@ -279,6 +279,24 @@ func (r reader) SessionByTokenHash(ctx context.Context, tokenHash string) (store
 	return sess, u.done(), nil
 }
 
+// SessionByID implements store.Reader.
+func (r reader) SessionByID(ctx context.Context, id string) (store.Session, store.User, error) {
+	const op = "session by id"
+	var s sessionScan
+	var u userScan
+	err := r.q.QueryRow(ctx, `SELECT `+sessionCols+`, `+userCols+`
+		FROM core."session" s JOIN core."user" u ON u."id" = s."userId"
+		WHERE s."id" = $1`, id).Scan(append(s.dest(), u.dest()...)...)
+	if err != nil {
+		return store.Session{}, store.User{}, r.wrap(op, err)
+	}
+	sess, err := s.done()
+	if err != nil {
+		return store.Session{}, store.User{}, r.wrap(op, err)
+	}
+	return sess, u.done(), nil
+}
+
 // SessionsOfUser implements store.Reader.
 func (r reader) SessionsOfUser(ctx context.Context, userID string, now time.Time) ([]store.Session, error) {
 	return r.querySessions(ctx, "sessions of user", `SELECT `+sessionCols+` FROM core."session" s

@@ -294,6 +294,24 @@ func (r reader) SessionByTokenHash(ctx context.Context, tokenHash string) (store
 	return sess, u, nil
 }
 
+// SessionByID implements store.Reader.
+func (r reader) SessionByID(ctx context.Context, id string) (store.Session, store.User, error) {
+	const op = "session by id"
+	var s sessionScan
+	var u store.User
+	err := r.q.QueryRowContext(ctx, `SELECT `+sessionCols("s")+`, `+userCols("u")+`
+		FROM "session" s JOIN "user" u ON u."id" = s."userId"
+		WHERE s."id" = ?`, id).Scan(append(s.dest(), userDest(&u)...)...)
+	if err != nil {
+		return store.Session{}, store.User{}, r.wrap(op, err)
+	}
+	sess, err := s.done()
+	if err != nil {
+		return store.Session{}, store.User{}, r.wrap(op, err)
+	}
+	return sess, u, nil
+}
+
 // SessionsOfUser implements store.Reader.
 func (r reader) SessionsOfUser(ctx context.Context, userID string, now time.Time) ([]store.Session, error) {
 	return r.querySessions(ctx, "sessions of user", `SELECT `+sessionCols("")+` FROM "session"

@@ -39,6 +39,13 @@ func (s *suite) sessions(t *testing.T) {
 		require.Equal(t, u, gotUser)
 		requireUTC(t, gotSession.ExpiresAt, gotSession.CreatedAt, gotSession.UpdatedAt)
 
+		byID, byIDUser, err := st.SessionByID(ctx, want.ID)
+		require.NoError(t, err)
+		requireSameSession(t, want, byID)
+		require.Equal(t, u, byIDUser)
+		_, _, err = st.SessionByID(ctx, "no-such-session")
+		requireErrIs(t, err, store.ErrNotFound)
+
 		// The token is not what is stored.
 		_, _, err = st.SessionByTokenHash(ctx, token)
 		requireErrIs(t, err, store.ErrNotFound)
