@@ -12,6 +12,7 @@ import (
 
 	"github.com/authbus/authbus/pkg/bus"
 	"github.com/authbus/authbus/services/core/internal/mail"
+	"github.com/authbus/authbus/services/core/internal/outbox"
 )
 
 // EnvPrefix is the prefix of every environment variable the core reads.
@@ -78,8 +79,8 @@ type Config struct {
 	// SMTP configures the SMTP mailer (AUTHBUS_SMTP_HOST, …).
 	SMTP mail.SMTPConfig `envconfig:"SMTP"`
 
-	// Outbox configures the event relay.
-	Outbox OutboxConfig `envconfig:"OUTBOX"`
+	// Outbox tunes the event relay (AUTHBUS_OUTBOX_POLL_INTERVAL, …_RETENTION_DAYS, …).
+	Outbox outbox.Config `envconfig:"OUTBOX"`
 
 	// PluginsFile is the operator's plugin configuration (YAML). Default none:
 	// no plugin may register outside Dev; in Dev every plugin is granted what it asks.
@@ -129,14 +130,6 @@ type FeatureConfig struct {
 	DeleteUserVerification bool `envconfig:"DELETE_USER_VERIFICATION"`
 	// RevokeSessionsOnPasswordReset signs every session out after a password reset. Default false.
 	RevokeSessionsOnPasswordReset bool `envconfig:"REVOKE_SESSIONS_ON_PASSWORD_RESET"`
-}
-
-// OutboxConfig configures the event relay.
-type OutboxConfig struct {
-	// PollInterval is how often the relay looks for events committed by other replicas. Default 250ms.
-	PollInterval time.Duration `envconfig:"POLL_INTERVAL" default:"250ms"`
-	// RetentionDays keeps published events this many days for `authbus events replay`. Default 7.
-	RetentionDays int `envconfig:"RETENTION_DAYS" default:"7"`
 }
 
 // LoadConfig reads the configuration from the environment and validates it.
@@ -201,11 +194,8 @@ func (c Config) Validate() error {
 	default:
 		bad("MAIL_MODE", "%q is neither smtp nor log", c.MailMode)
 	}
-	if c.Outbox.PollInterval <= 0 {
-		bad("OUTBOX_POLL_INTERVAL", "must be positive, e.g. 250ms")
-	}
-	if c.Outbox.RetentionDays < 1 {
-		bad("OUTBOX_RETENTION_DAYS", "must be at least 1")
+	if err := c.Outbox.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%s_OUTBOX_*: %w", EnvPrefix, err))
 	}
 	if c.NATSEmbedded && c.NATSStoreDir == "" {
 		bad("NATS_STORE_DIR", "is required with NATS_EMBEDDED=true")
