@@ -27,33 +27,11 @@ type NewSession struct {
 }
 
 // PublicUser is the view of a user that hooks, events and plugins get.
-func PublicUser(u store.User) contracts.User {
-	return contracts.User{
-		ID:            u.ID,
-		Name:          u.Name,
-		Email:         u.Email,
-		EmailVerified: u.EmailVerified,
-		Image:         u.Image,
-		Role:          u.Role,
-		CreatedAt:     u.CreatedAt,
-		UpdatedAt:     u.UpdatedAt,
-	}
-}
+func PublicUser(u store.User) contracts.User { return u.Public() }
 
 // PublicSession is the view of a session that hooks, events and plugins
 // get: never its token.
-func PublicSession(s store.Session) contracts.Session {
-	return contracts.Session{
-		ID:                   s.ID,
-		UserID:               s.UserID,
-		ExpiresAt:            s.ExpiresAt,
-		CreatedAt:            s.CreatedAt,
-		UpdatedAt:            s.UpdatedAt,
-		IPAddress:            s.IPAddress,
-		UserAgent:            s.UserAgent,
-		ActiveOrganizationID: s.ActiveOrganizationID,
-	}
-}
+func PublicSession(s store.Session) contracts.Session { return s.Public() }
 
 func publicSessionPtr(s store.Session) *contracts.Session {
 	p := PublicSession(s)

@@ -341,3 +341,33 @@ func HashToken(tok string) string { return token.Hash(tok) }
 
 // NewID returns a random 32-character [A-Za-z0-9] id, like better-auth's.
 func NewID() string { return token.ID() }
+
+// Public is the view of a user that hooks, events and plugins get: no
+// credentials, no ban details.
+func (u User) Public() contracts.User {
+	return contracts.User{
+		ID:            u.ID,
+		Name:          u.Name,
+		Email:         u.Email,
+		EmailVerified: u.EmailVerified,
+		Image:         u.Image,
+		Role:          u.Role,
+		CreatedAt:     u.CreatedAt,
+		UpdatedAt:     u.UpdatedAt,
+	}
+}
+
+// Public is the view of a session that hooks, events and plugins get: never
+// its token (nor its hash).
+func (s Session) Public() contracts.Session {
+	return contracts.Session{
+		ID:                   s.ID,
+		UserID:               s.UserID,
+		ExpiresAt:            s.ExpiresAt,
+		CreatedAt:            s.CreatedAt,
+		UpdatedAt:            s.UpdatedAt,
+		IPAddress:            s.IPAddress,
+		UserAgent:            s.UserAgent,
+		ActiveOrganizationID: s.ActiveOrganizationID,
+	}
+}
