@@ -135,7 +135,7 @@ type Runtime struct {
 func New(o Options) (*Runtime, error) {
 	var errs []error
 	if o.Conn == nil {
-		errs = append(errs, errors.New("Conn is required"))
+		errs = append(errs, errors.New("option Conn is required"))
 	}
 	if o.JetStream == nil {
 		errs = append(errs, errors.New("JetStream is required"))
