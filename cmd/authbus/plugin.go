@@ -10,11 +10,15 @@ import (
 	"github.com/authbus/authbus/services/core"
 )
 
+// pluginSubcommands are the `authbus plugin` subcommands; other files of
+// this package add theirs from init.
+var pluginSubcommands = map[string]command{
+	"validate-config": {"check an operator plugin configuration file offline (and manifests against it)", runPluginValidateConfig},
+	"nats-config":     {"print the NATS users and permissions of the enabled plugins as nats-server config", runPluginNATSConfig},
+}
+
 func init() {
-	commands["plugin"] = command{"plugin administration: validate-config, nats-config", subcommands("plugin", map[string]command{
-		"validate-config": {"check an operator plugin configuration file offline (and manifests against it)", runPluginValidateConfig},
-		"nats-config":     {"print the NATS users and permissions of the enabled plugins as nats-server config", runPluginNATSConfig},
-	})}
+	commands["plugin"] = command{"plugin development and administration (`authbus plugin` lists the subcommands)", subcommands("plugin", pluginSubcommands)}
 }
 
 func runPluginValidateConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {

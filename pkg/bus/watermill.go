@@ -153,7 +153,10 @@ func (s *Subscriber) subscribe(ctx context.Context, topic string) (<-chan *messa
 
 // deliver hands m to Watermill and settles it by the verdict.
 func (s *Subscriber) deliver(subCtx, parent context.Context, out chan<- *message.Message, st *settler, m jetstream.Msg, drain time.Duration) {
-	msgCtx, cancel := context.WithCancel(ExtractTrace(parent, m.Headers()))
+	// The handler's context outlives the subscription (Router.Close cancels
+	// parent): a handler busy at shutdown finishes within the drain timeout,
+	// and is cancelled only when that runs out.
+	msgCtx, cancel := context.WithCancel(ExtractTrace(context.WithoutCancel(parent), m.Headers()))
 	defer cancel()
 	wm := toWatermill(msgCtx, m)
 	select {

@@ -248,3 +248,30 @@ func TestWatermillSubscriberShutdown(t *testing.T) {
 	}
 	bustest.CheckFor(t, 10*time.Second, 5*time.Millisecond, settled(t, js, "plugin-bye", 1))
 }
+
+// A handler busy when the subscription ends keeps a live context until the
+// drain timeout, so it can finish its I/O and ack: shutdown loses nothing.
+func TestWatermillHandlerFinishesDuringDrain(t *testing.T) {
+	t.Parallel()
+	js := setup(t, "")
+	_, err := bus.EnsureConsumer(testCtx(t), js, "", bus.ConsumerConfig{Durable: "plugin-drain", AckWait: time.Minute})
+	require.NoError(t, err)
+	sub, err := bus.NewSubscriber(js, "", bus.ConsumerConfig{DrainTimeout: 10 * time.Second}, quiet)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close() })
+	publish(t, js, "", "busy")
+
+	subCtx, cancel := context.WithCancel(context.Background())
+	msgs, err := sub.Subscribe(subCtx, "plugin-drain")
+	require.NoError(t, err)
+	m := <-msgs
+	cancel() // shutdown begins while the handler holds m
+	select {
+	case <-m.Context().Done():
+		t.Fatal("the handler's context was cancelled with the subscription, before the drain timeout")
+	default:
+	}
+	require.NoError(t, m.Context().Err())
+	require.True(t, m.Ack())
+	bustest.CheckFor(t, 10*time.Second, 5*time.Millisecond, settled(t, js, "plugin-drain", 1))
+}
