@@ -22,6 +22,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/authbus/authbus/internal/buildinfo"
 	"github.com/authbus/authbus/pkg/bus"
@@ -62,19 +63,21 @@ type Options struct {
 
 // Stack is a running dev stack.
 type Stack struct {
-	opts   Options
-	log    *slog.Logger
-	nats   *server.Server
-	core   *core.Service
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error
-	mu     sync.Mutex
+	opts    Options
+	log     *slog.Logger
+	nats    *server.Server
+	core    *core.Service
+	plugins *pluginSet
+	stop    func()
+	done    chan struct{}
+	err     error
+	mu      sync.Mutex
 }
 
-// Start boots the stack and returns once the core serves and is ready; it
-// keeps running until ctx ends or Stop is called. Wait returns when
-// everything has shut down.
+// Start boots the stack and returns once the core serves and is ready and
+// the external plugins have registered (or failed to); it keeps running
+// until ctx ends or Stop is called. Wait returns when everything has shut
+// down: the plugins first, then the core, then NATS.
 func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.Dir == "" {
 		o.Dir = DefaultDir
@@ -102,42 +105,74 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devstack: NATS address %q: %w", o.NATSAddr, err)
 	}
-	users := core.PluginNATSUsers("", coreUser, corePassword, nil)
+	// Plugins are built and their manifests read before the NATS server
+	// starts: each one's user and permissions are part of its configuration.
+	var specs []pluginSpec
+	if o.PluginsDir != "" {
+		if specs, err = preparePlugins(ctx, o, log); err != nil {
+			return nil, err
+		}
+	}
+
+	httpLn, err := net.Listen("tcp", o.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: listen on %s: %w", o.HTTPAddr, err)
+	}
+	cfg, err := coreConfig(o, secret, "http://"+httpLn.Addr().String())
+	if err != nil {
+		_ = httpLn.Close()
+		return nil, err
+	}
+	cfg.User, cfg.Password = coreUser, corePassword
+
+	accounts := make([]core.PluginAccount, len(specs))
+	for i, spec := range specs {
+		accounts[i] = spec.account()
+	}
+	users := core.PluginNATSUsers(cfg.SubjectPrefix, coreUser, corePassword, accounts)
 	users = append(users, &server.User{Username: cliUser, Password: randomString(), Permissions: cliPermissions()})
 	ns, err := bus.RunServer(bus.ServerConfig{
 		Name: "authbus-dev", Host: host, Port: port,
 		StoreDir: filepath.Join(o.Dir, "nats"), Users: users, NoAuthUser: cliUser,
 	})
 	if err != nil {
+		_ = httpLn.Close()
 		return nil, fmt.Errorf("devstack: NATS: %w", err)
 	}
 
-	httpLn, err := net.Listen("tcp", o.HTTPAddr)
+	// The core outlives ctx by as long as the plugins take to stop: they
+	// drain through it.
+	coreCtx, cancelCore := context.WithCancel(context.WithoutCancel(ctx))
+	svc, err := core.New(coreCtx, cfg, core.Options{Logger: log.With("service", core.Name), NATSServer: ns, HTTPListener: httpLn})
 	if err != nil {
-		ns.Shutdown()
-		return nil, fmt.Errorf("devstack: listen on %s: %w", o.HTTPAddr, err)
-	}
-	cfg, err := coreConfig(o, secret, "http://"+httpLn.Addr().String())
-	if err != nil {
-		_ = httpLn.Close()
-		ns.Shutdown()
-		return nil, err
-	}
-	cfg.User, cfg.Password = coreUser, corePassword
-
-	runCtx, cancel := context.WithCancel(ctx)
-	svc, err := core.New(runCtx, cfg, core.Options{Logger: log.With("service", core.Name), NATSServer: ns, HTTPListener: httpLn})
-	if err != nil {
-		cancel()
+		cancelCore()
 		ns.Shutdown()
 		ns.WaitForShutdown()
 		return nil, err
 	}
-	s := &Stack{opts: o, log: log, nats: ns, core: svc, cancel: cancel, done: make(chan struct{})}
+	stopReq := make(chan struct{})
+	var stopOnce sync.Once
+	s := &Stack{opts: o, log: log, nats: ns, core: svc, done: make(chan struct{}),
+		stop: func() { stopOnce.Do(func() { close(stopReq) }) }}
+	if o.PluginsDir != "" {
+		s.plugins = newPluginSet(specs, log)
+	}
 	coreDone := make(chan error, 1)
-	go func() { coreDone <- svc.Run(runCtx) }()
+	go func() { coreDone <- svc.Run(coreCtx) }()
 	go func() {
-		err := <-coreDone
+		var err error
+		coreStopped := false
+		select {
+		case <-ctx.Done():
+		case <-stopReq:
+		case err = <-coreDone:
+			coreStopped = true
+		}
+		s.plugins.stop()
+		cancelCore()
+		if !coreStopped {
+			err = <-coreDone
+		}
 		ns.Shutdown()
 		ns.WaitForShutdown()
 		s.mu.Lock()
@@ -148,13 +183,39 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 
 	select {
 	case <-svc.Ready():
-		return s, nil
 	case <-s.done:
 		return nil, fmt.Errorf("devstack: the core stopped while starting: %w", s.Wait())
 	case <-ctx.Done():
 		s.Stop()
 		return nil, ctx.Err()
 	}
+	if s.plugins == nil {
+		return s, nil
+	}
+	if err := s.launchPlugins(ctx, cfg.SubjectPrefix, corePassword); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	s.plugins.waitRegistered(ctx, pluginRegisterTimeout, log)
+	return s, nil
+}
+
+// launchPlugins starts the external plugins' processes, once the core is ready.
+func (s *Stack) launchPlugins(ctx context.Context, prefix, corePassword string) error {
+	nc, err := nats.Connect("", nats.InProcessServer(s.nats), nats.UserInfo(coreUser, corePassword), nats.Name("authbus-dev"))
+	if err != nil {
+		return fmt.Errorf("devstack: connect to NATS: %w", err)
+	}
+	kv, err := registryKV(ctx, nc, prefix)
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("devstack: the core's plugin registry: %w", err)
+	}
+	level := "info"
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		level = "debug"
+	}
+	return s.plugins.launch(pluginEnv{natsURL: s.NATSURL(), prefix: prefix, logLevel: level}, nc, kv)
 }
 
 // coreConfig is the core's configuration in dev: AUTHBUS_* variables the
@@ -201,9 +262,13 @@ func (s *Stack) Dir() string { return s.opts.Dir }
 
 // Stop shuts the stack down and waits until it has.
 func (s *Stack) Stop() {
-	s.cancel()
+	s.stop()
 	<-s.done
 }
+
+// Plugins returns the external plugins (Options.PluginsDir) and what each
+// is doing, in the order they were found; nil without a plugins directory.
+func (s *Stack) Plugins(ctx context.Context) []PluginStatus { return s.plugins.status(ctx) }
 
 // Wait blocks until the stack has shut down and returns why it stopped
 // (nil after a clean stop).
@@ -223,6 +288,11 @@ func (s *Stack) Describe(w io.Writer) {
 	fmt.Fprintf(w, "  NATS         %s   (JetStream; stream AUTH_EVENTS)\n", s.NATSURL())
 	fmt.Fprintf(w, "  data         %s   (SQLite core.db, JetStream, secret)\n", s.opts.Dir)
 	fmt.Fprintf(w, "  emails       printed to the log\n")
+	if s.opts.PluginsDir != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), registryReadTimeout)
+		describePlugins(w, s.opts.PluginsDir, s.Plugins(ctx))
+		cancel()
+	}
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")
 }
 

@@ -1,0 +1,23 @@
+//go:build unix && !linux
+
+package devstack
+
+import "syscall"
+
+// childProcAttr puts a plugin in its own process group (so that stopping it
+// reaches whatever it started, and a Ctrl-C in the terminal reaches only
+// authbus dev, which stops the plugins in order). Only Linux can have the
+// kernel kill a child when its parent dies: elsewhere a plugin outlives an
+// authbus dev that is killed with SIGKILL.
+func childProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
+
+// Signals signalGroup sends.
+const (
+	sigTerm = syscall.SIGTERM
+	sigKill = syscall.SIGKILL
+)
+
+// signalGroup sends sig to the process group led by pid.
+func signalGroup(pid int, sig syscall.Signal) error { return syscall.Kill(-pid, sig) }
