@@ -141,6 +141,38 @@ func LoadConfig() (Config, error) {
 	return c, c.Validate()
 }
 
+// withDefaults fills the zero fields that have a default (booleans keep
+// their value: false cannot be told from unset), so a Config built in code
+// behaves like one LoadConfig read from an empty environment.
+func (c Config) withDefaults() Config {
+	str := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	dur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	str(&c.BaseURL, "http://localhost:8080")
+	str(&c.HTTPAddr, ":8080")
+	str(&c.LogLevel, "info")
+	str(&c.AppName, "authbus")
+	str(&c.NATSStoreDir, "data/nats")
+	str(&c.Session.CookiePrefix, "better-auth")
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	dur(&c.Session.ExpiresIn, 168*time.Hour)
+	dur(&c.Session.UpdateAge, 24*time.Hour)
+	dur(&c.Session.CookieCacheMaxAge, 5*time.Minute)
+	c.Config = c.Config.WithDefaults()
+	c.StreamConfig = c.StreamConfig.WithDefaults()
+	c.Outbox = c.Outbox.WithDefaults()
+	return c
+}
+
 // Validate reports every problem at once, each naming its variable and the fix.
 func (c Config) Validate() error {
 	var errs []error

@@ -68,7 +68,14 @@ type Options struct {
 	// HTTPListener and OpsListener replace listening on Config.HTTPAddr and
 	// Config.OpsAddr (tests, authbus dev). Default: listen on the addresses.
 	HTTPListener, OpsListener net.Listener
+	// PasswordHasher replaces the scrypt pool sized by Config.PasswordWorkers
+	// (tests and benchmarks that are not about hashing; scrypt's ~100 ms
+	// would drown what they measure). Default: scrypt.
+	PasswordHasher PasswordHasher
 }
+
+// PasswordHasher hashes and verifies passwords (Options.PasswordHasher).
+type PasswordHasher = auth.PasswordHasher
 
 // Service is an assembled core. Run it once.
 type Service struct {
@@ -107,6 +114,7 @@ func New(ctx context.Context, cfg Config, opts Options) (s *Service, err error) 
 	if cfg.Dev && cfg.Secret == "" {
 		cfg.Secret = randomSecret()
 	}
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("core config: %w", err)
 	}
@@ -145,8 +153,12 @@ func New(ctx context.Context, cfg Config, opts Options) (s *Service, err error) 
 		return nil, err
 	}
 
-	s.hasher = password.NewHasher(cfg.PasswordWorkers)
-	s.closers = append(s.closers, func() { _ = s.hasher.Close() })
+	hasher := opts.PasswordHasher
+	if hasher == nil {
+		s.hasher = password.NewHasher(cfg.PasswordWorkers)
+		s.closers = append(s.closers, func() { _ = s.hasher.Close() })
+		hasher = s.hasher
+	}
 
 	mailer := opts.Mailer
 	if mailer == nil {
@@ -185,7 +197,7 @@ func New(ctx context.Context, cfg Config, opts Options) (s *Service, err error) 
 	}
 
 	baseURL := strings.TrimRight(cfg.BaseURL, "/")
-	if s.auth, err = auth.New(s.store, s.hasher, auth.Options{
+	if s.auth, err = auth.New(s.store, hasher, auth.Options{
 		BaseURL:                        baseURL + api.DefaultBasePath,
 		Secret:                         cfg.Secret,
 		ExpiresIn:                      cfg.Session.ExpiresIn,
