@@ -263,30 +263,21 @@ func (r reader) AccountsOfUser(ctx context.Context, userID string) ([]store.Acco
 
 // SessionByTokenHash implements store.Reader: the get-session hot path, one round trip.
 func (r reader) SessionByTokenHash(ctx context.Context, tokenHash string) (store.Session, store.User, error) {
-	const op = "session by token"
-	var s sessionScan
-	var u userScan
-	err := r.q.QueryRow(ctx, `SELECT `+sessionCols+`, `+userCols+`
-		FROM core."session" s JOIN core."user" u ON u."id" = s."userId"
-		WHERE s."token" = $1`, tokenHash).Scan(append(s.dest(), u.dest()...)...)
-	if err != nil {
-		return store.Session{}, store.User{}, r.wrap(op, err)
-	}
-	sess, err := s.done()
-	if err != nil {
-		return store.Session{}, store.User{}, r.wrap(op, err)
-	}
-	return sess, u.done(), nil
+	return r.sessionAndUser(ctx, "session by token", `s."token"`, tokenHash)
 }
 
 // SessionByID implements store.Reader.
 func (r reader) SessionByID(ctx context.Context, id string) (store.Session, store.User, error) {
-	const op = "session by id"
+	return r.sessionAndUser(ctx, "session by id", `s."id"`, id)
+}
+
+// sessionAndUser reads the session whose column equals value, with its user.
+func (r reader) sessionAndUser(ctx context.Context, op, column, value string) (store.Session, store.User, error) {
 	var s sessionScan
 	var u userScan
 	err := r.q.QueryRow(ctx, `SELECT `+sessionCols+`, `+userCols+`
 		FROM core."session" s JOIN core."user" u ON u."id" = s."userId"
-		WHERE s."id" = $1`, id).Scan(append(s.dest(), u.dest()...)...)
+		WHERE `+column+` = $1`, value).Scan(append(s.dest(), u.dest()...)...)
 	if err != nil {
 		return store.Session{}, store.User{}, r.wrap(op, err)
 	}

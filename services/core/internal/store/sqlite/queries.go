@@ -274,35 +274,27 @@ var sessionByTokenSQL = `SELECT ` + sessionCols("s") + `, ` + userCols("u") + `
 
 // SessionByTokenHash implements store.Reader: the get-session hot path, one query.
 func (r reader) SessionByTokenHash(ctx context.Context, tokenHash string) (store.Session, store.User, error) {
-	const op = "session by token"
-	var s sessionScan
-	var u store.User
 	var row *sql.Row
 	if stmt := r.hotStmt(); stmt != nil {
 		row = stmt.QueryRowContext(ctx, tokenHash)
 	} else {
 		row = r.q.QueryRowContext(ctx, sessionByTokenSQL, tokenHash)
 	}
-	err := row.Scan(append(s.dest(), userDest(&u)...)...)
-	if err != nil {
-		return store.Session{}, store.User{}, r.wrap(op, err)
-	}
-	sess, err := s.done()
-	if err != nil {
-		return store.Session{}, store.User{}, r.wrap(op, err)
-	}
-	return sess, u, nil
+	return r.scanSessionAndUser("session by token", row)
 }
 
 // SessionByID implements store.Reader.
 func (r reader) SessionByID(ctx context.Context, id string) (store.Session, store.User, error) {
-	const op = "session by id"
+	return r.scanSessionAndUser("session by id", r.q.QueryRowContext(ctx, `SELECT `+sessionCols("s")+`, `+userCols("u")+`
+		FROM "session" s JOIN "user" u ON u."id" = s."userId"
+		WHERE s."id" = ?`, id))
+}
+
+// scanSessionAndUser reads a row of session columns then user columns.
+func (r reader) scanSessionAndUser(op string, row *sql.Row) (store.Session, store.User, error) {
 	var s sessionScan
 	var u store.User
-	err := r.q.QueryRowContext(ctx, `SELECT `+sessionCols("s")+`, `+userCols("u")+`
-		FROM "session" s JOIN "user" u ON u."id" = s."userId"
-		WHERE s."id" = ?`, id).Scan(append(s.dest(), userDest(&u)...)...)
-	if err != nil {
+	if err := row.Scan(append(s.dest(), userDest(&u)...)...); err != nil {
 		return store.Session{}, store.User{}, r.wrap(op, err)
 	}
 	sess, err := s.done()
