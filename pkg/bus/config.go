@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"strings"
@@ -233,19 +232,7 @@ func reconnectDelay(limit time.Duration) func(attempts int) time.Duration {
 	if limit <= 0 {
 		limit = DefaultReconnectWaitMax
 	}
-	return func(attempts int) time.Duration {
-		d := limit
-		if attempts < 1 {
-			attempts = 1
-		}
-		if attempts <= 30 {
-			if b := reconnectWaitMin << (attempts - 1); b > 0 && b < limit {
-				d = b
-			}
-		}
-		half := d / 2
-		return half + rand.N(d-half+1)
-	}
+	return func(attempts int) time.Duration { return Backoff(attempts, reconnectWaitMin, limit) }
 }
 
 // redactURL hides passwords in a comma-separated URL list.

@@ -535,12 +535,12 @@ func (s *Service) Run(ctx context.Context) error {
 // startRuntime starts the plugin runtime, retrying while NATS is away; the
 // core reports ready once it has started.
 func (s *Service) startRuntime(ctx context.Context) {
-	backoff := 250 * time.Millisecond
-	for {
+	for attempt := 1; ; attempt++ {
+		wait := bus.Backoff(attempt, 250*time.Millisecond, 5*time.Second)
 		if _, err := bus.EnsureStream(ctx, s.js, s.cfg.StreamConfig, s.cfg.SubjectPrefix); err != nil {
-			s.log.Warn("events stream not ready; retrying", "err", err, "in", backoff)
+			s.log.Warn("events stream not ready; retrying", "err", err, "in", wait)
 		} else if err := s.runtime.Start(ctx); err != nil {
-			s.log.Warn("plugin runtime did not start; retrying", "err", err, "in", backoff)
+			s.log.Warn("plugin runtime did not start; retrying", "err", err, "in", wait)
 		} else {
 			close(s.runtimeReady)
 			return
@@ -548,9 +548,8 @@ func (s *Service) startRuntime(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

@@ -17,6 +17,3 @@ func counterValue(write func(*dto.Metric) error) int {
 	}
 	return int(m.GetCounter().GetValue())
 }
-
-// Backoff exposes backoff.
-var Backoff = backoff

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -188,7 +187,7 @@ func (r *Relay) lead(ctx context.Context, lock store.RelayLock) {
 				return
 			}
 			failures++
-			delay := backoff(failures, r.cfg.RetryMin, r.cfg.RetryMax)
+			delay := bus.Backoff(failures, r.cfg.RetryMin, r.cfg.RetryMax)
 			r.log.Warn("outbox relay: will retry the same events", "error", err, "failures", failures, "retryIn", delay)
 			if !sleep(ctx, delay, lost) {
 				return
@@ -413,22 +412,6 @@ func (r *Relay) Check(maxAge time.Duration) func(context.Context) error {
 		}
 		return nil
 	}
-}
-
-// backoff doubles from lo up to hi with the attempt number, then picks a
-// random delay in [d/2, d] so replicas and restarts do not retry in step.
-func backoff(attempt int, lo, hi time.Duration) time.Duration {
-	d := hi
-	if attempt < 1 {
-		attempt = 1
-	}
-	if attempt <= 32 {
-		if b := lo << (attempt - 1); b > 0 && b < hi {
-			d = b
-		}
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
 }
 
 // sleep waits d; it returns false when ctx is done or stop is closed first.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/authbus/authbus/pkg/bus"
 	"github.com/authbus/authbus/services/core/internal/store"
 )
 
@@ -68,7 +69,7 @@ func (r *Relay) Replay(ctx context.Context, opts ReplayOptions) (ReplayReport, e
 			}
 			r.m.publishErrors.Inc()
 			failures++
-			delay := backoff(failures, r.cfg.RetryMin, r.cfg.RetryMax)
+			delay := bus.Backoff(failures, r.cfg.RetryMin, r.cfg.RetryMax)
 			r.log.Warn("outbox replay: will retry the same events", "error", res.err, "failures", failures, "retryIn", delay)
 			if !sleep(ctx, delay, nil) {
 				return ctx.Err()
