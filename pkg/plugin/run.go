@@ -63,7 +63,9 @@ const firstRegisterBackoff = 100 * time.Millisecond
 // effective config, runs Init, serves every hook, route and invoke handler
 // in the plugin's queue group on a bounded pool of workers, binds the
 // durable event consumer, heartbeats, serves /healthz, /readyz and /metrics
-// on Settings.OpsAddr, and runs Start.
+// on Settings.OpsAddr, and runs Start. The first heartbeat goes out only once
+// every endpoint is subscribed: it tells the core the instance serves, and
+// the core calls a plugin's hooks only from then on.
 //
 // Stopping drains: the instance reports not ready, stops taking requests
 // and events, lets in-flight ones finish (up to Settings.DrainTimeout),

@@ -138,6 +138,7 @@ type registration struct {
 	consumer      []string // the filter subjects the durable was created with
 	forgotten     bool
 	replaced      bool
+	served        bool // an instance heartbeated: from then on the plan names the plugin, as the real core's does
 }
 
 // instance is one registered process.
@@ -496,8 +497,8 @@ func (c *Core) resources(m contracts.Manifest) (*contracts.ConsumerInfo, string,
 		DeadLetterSubject: bus.DeadLetterSubjects(c.o.prefix, durable)}, bucket, nil
 }
 
-// rebuildPlanLocked derives the hook plan from the registered manifests
-// (order, then plugin id) and announces it when it changed.
+// rebuildPlanLocked derives the hook plan from the manifests of the plugins
+// that serve (order, then plugin id) and announces it when it changed.
 func (c *Core) rebuildPlanLocked() {
 	points := map[contracts.HookPoint][]contracts.HookTarget{}
 	type entry struct {
@@ -506,6 +507,9 @@ func (c *Core) rebuildPlanLocked() {
 	}
 	byPoint := map[contracts.HookPoint][]entry{}
 	for id, r := range c.plugins {
+		if !r.served {
+			continue
+		}
 		for _, h := range r.manifest.Hooks {
 			byPoint[h.Point] = append(byPoint[h.Point], entry{h.Order, contracts.HookTarget{Plugin: id,
 				Timeout: contracts.Duration(h.EffectiveTimeout()), FailurePolicy: h.EffectivePolicy()}})
@@ -557,6 +561,10 @@ func (c *Core) heartbeat(m *nats.Msg) {
 		i := r.instances[hb.Instance]
 		i.heartbeats++
 		first = i.heartbeats == 1
+		if !r.served {
+			r.served = true
+			c.rebuildPlanLocked()
+		}
 	}
 	c.mu.Unlock()
 	if first {

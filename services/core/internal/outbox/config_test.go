@@ -48,4 +48,3 @@ func TestConfigDefaults(t *testing.T) {
 	}, c)
 	require.Equal(t, 7*24*time.Hour, c.Retention())
 }
-

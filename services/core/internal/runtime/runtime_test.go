@@ -207,14 +207,16 @@ func TestNewVersionReplacesOldWithoutRestart(t *testing.T) {
 	v1 := manifest("audit", "1.0.0")
 	v1.Hooks = []contracts.HookDecl{{Point: contracts.HookAfterSignIn}}
 	require.Equal(t, contracts.RegisterAccepted, registerOverNATS(t, e.nc, v1, "old").Status)
+	require.Equal(t, contracts.HeartbeatOK, heartbeat(t, e.nc, "audit", "old", "1.0.0"), "it serves")
 	plans.waitFor(t, func(p contracts.HookPlan) bool { return len(p.Points[contracts.HookAfterSignIn]) == 1 })
 
 	v2 := manifest("audit", "1.1.0")
 	v2.Hooks = []contracts.HookDecl{{Point: contracts.HookBeforeSignIn, FailurePolicy: contracts.FailOpen}}
 	require.Equal(t, contracts.RegisterAccepted, registerOverNATS(t, e.nc, v2, "new").Status)
 
-	require.Equal(t, contracts.HeartbeatReplaced, heartbeat(t, e.nc, "audit", "old", "1.0.0"))
+	require.Equal(t, contracts.HeartbeatOK, heartbeat(t, e.nc, "audit", "old", "1.0.0"), "the old version serves until the new one does")
 	require.Equal(t, contracts.HeartbeatOK, heartbeat(t, e.nc, "audit", "new", "1.1.0"))
+	require.Equal(t, contracts.HeartbeatReplaced, heartbeat(t, e.nc, "audit", "old", "1.0.0"))
 	bustest.CheckFor(t, wait, 10*time.Millisecond, func() error {
 		rec, err := kvRecord(e, "audit")
 		if err != nil {
@@ -248,6 +250,7 @@ func TestHeartbeatExpiryMarksDown(t *testing.T) {
 	m := manifest("flaky", "1.0.0")
 	m.Hooks = []contracts.HookDecl{{Point: contracts.HookBeforeSignIn}}
 	require.Equal(t, contracts.RegisterAccepted, registerOverNATS(t, e.nc, m, "i1").Status)
+	require.Equal(t, contracts.HeartbeatOK, heartbeat(t, e.nc, "flaky", "i1", "1.0.0"), "it serves")
 	waitState(t, e, "flaky", registry.StateActive)
 	rec := waitState(t, e, "flaky", registry.StateDown)
 	require.Empty(t, rec.Instances)

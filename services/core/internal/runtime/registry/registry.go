@@ -29,6 +29,7 @@ type State string
 // Plugin states.
 const (
 	// StateActive: at least one live instance and every required dependency up.
+	// Its hooks are called once an instance of it has served (see Instance.Serving).
 	StateActive State = "active"
 	// StateDegraded: was active, but a required dependency is no longer up.
 	StateDegraded State = "degraded"
@@ -60,6 +61,10 @@ type Instance struct {
 	LastHeartbeat time.Time `json:"lastHeartbeat"`
 	// InFlight is the work in progress it reported.
 	InFlight int `json:"inFlight"`
+	// Serving is set by the instance's first heartbeat: an instance
+	// heartbeats once it has subscribed its endpoints and is ready (the
+	// SDK does so after Init), not when it registers.
+	Serving bool `json:"serving,omitempty"`
 }
 
 // Record is what the registry bucket holds for one plugin, and what the
@@ -161,6 +166,7 @@ type Registry struct {
 	mu       sync.Mutex
 	plugins  map[string]*entry
 	replaced map[string]time.Time // instance id → when its version was replaced
+	retiring map[string]retiring  // instance id → old-version instance serving until the new version does
 	dirty    map[string]bool
 	planRev  uint64
 
@@ -179,6 +185,18 @@ type entry struct {
 	refused    bool
 	stopped    bool
 	waitingOn  []string
+	// served is set once an instance of the plugin (of any version) served:
+	// only then is it in the hook plan. Registering is not serving: the core
+	// accepts before the instance has run Init and subscribed, and calling
+	// it in that gap would find no responders.
+	served bool
+}
+
+// retiring is an instance of a replaced version that keeps serving until an
+// instance of the new version serves, so that a rollout leaves no gap.
+type retiring struct {
+	plugin   string
+	lastSeen time.Time
 }
 
 // New returns an empty registry.
@@ -192,7 +210,7 @@ func New(cfg Config) *Registry {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Registry{cfg: cfg, log: cfg.Logger, plugins: map[string]*entry{}, replaced: map[string]time.Time{},
+	r := &Registry{cfg: cfg, log: cfg.Logger, plugins: map[string]*entry{}, replaced: map[string]time.Time{}, retiring: map[string]retiring{},
 		dirty: map[string]bool{}, changed: make(chan struct{}, 1)}
 	r.view.Store(&View{Plugins: map[string]*Plugin{}})
 	r.plan.Store(&contracts.HookPlan{Points: map[contracts.HookPoint][]contracts.HookTarget{}})
@@ -264,8 +282,10 @@ func (r *Registry) Check(subjectID string, req contracts.RegisterRequest) *Decis
 }
 
 // Commit applies an accepted decision: the plugin (or its new version) is
-// registered with the instance, old-version instances are told "replaced"
-// from now on, and states and the plan are recomputed. It returns the
+// registered with the instance, and states and the plan are recomputed. A
+// new version's instance is not called until it serves (its first
+// heartbeat); old-version instances that served keep serving until then and
+// are told "replaced" from then on (others at once). It returns the
 // plugin's state after the commit.
 func (r *Registry) Commit(d *Decision) State {
 	r.mu.Lock()
@@ -274,13 +294,21 @@ func (r *Registry) Commit(d *Decision) State {
 	m := d.Request.Manifest
 	e, ok := r.plugins[d.ID]
 	if !ok || e.manifest.Version != m.Version || !present(e.rec.State) {
+		served := false
 		if ok && present(e.rec.State) && e.manifest.Version != m.Version {
-			for iid := range e.instances {
-				r.replaced[iid] = now
+			// The plugin stays in the plan; its old instances keep serving
+			// until one of the new version does, and are then told "replaced".
+			served = e.served
+			for iid, in := range e.instances {
+				if in.Serving {
+					r.retiring[iid] = retiring{plugin: d.ID, lastSeen: in.LastHeartbeat}
+				} else {
+					r.replaced[iid] = now
+				}
 			}
 			r.log.Info("plugin replaced by a new version", "plugin", d.ID, "old_version", e.manifest.Version, "new_version", m.Version)
 		}
-		e = &entry{instances: map[string]*Instance{}}
+		e = &entry{instances: map[string]*Instance{}, served: served}
 		e.rec.RegisteredAt = now
 		r.plugins[d.ID] = e
 	}
@@ -291,6 +319,7 @@ func (r *Registry) Commit(d *Decision) State {
 	e.refused, e.stopped = false, false
 	e.rec.Reasons, e.rec.Retryable = nil, false
 	delete(r.replaced, d.Request.Instance.ID)
+	delete(r.retiring, d.Request.Instance.ID)
 	info := d.Request.Instance
 	e.instances[info.ID] = &Instance{ID: info.ID, Host: info.Host, PID: info.PID, StartedAt: info.StartedAt,
 		SDK: info.SDK, Version: m.Version, LastHeartbeat: now}
@@ -338,6 +367,11 @@ func (r *Registry) Heartbeat(id string, hb contracts.Heartbeat) contracts.Heartb
 	if _, ok := r.replaced[hb.Instance]; ok {
 		return contracts.HeartbeatReplaced
 	}
+	if old, ok := r.retiring[hb.Instance]; ok && old.plugin == id {
+		old.lastSeen = r.cfg.Now()
+		r.retiring[hb.Instance] = old
+		return contracts.HeartbeatOK // the new version does not serve yet
+	}
 	e, ok := r.plugins[id]
 	if !ok || !present(e.rec.State) {
 		return contracts.HeartbeatUnknown
@@ -349,9 +383,26 @@ func (r *Registry) Heartbeat(id string, hb contracts.Heartbeat) contracts.Heartb
 	if hb.Version != "" && hb.Version != e.manifest.Version {
 		return contracts.HeartbeatReplaced
 	}
-	in.LastHeartbeat = r.cfg.Now()
+	now := r.cfg.Now()
+	in.LastHeartbeat = now
 	in.InFlight = hb.InFlight
 	r.dirty[id] = true
+	if !in.Serving {
+		in.Serving = true
+		// Old-version instances may stop now: this version serves.
+		for iid, old := range r.retiring {
+			if old.plugin == id {
+				delete(r.retiring, iid)
+				r.replaced[iid] = now
+			}
+		}
+		if !e.served {
+			e.served = true
+			r.log.Info("plugin serving: its hooks are called from now on", "plugin", id, "version", e.manifest.Version)
+			r.recomputeLocked()
+			return contracts.HeartbeatOK
+		}
+	}
 	r.signal()
 	return contracts.HeartbeatOK
 }
@@ -377,6 +428,11 @@ func (r *Registry) Sweep() {
 	for iid, at := range r.replaced {
 		if now.Sub(at) > 10*r.cfg.HeartbeatTimeout {
 			delete(r.replaced, iid)
+		}
+	}
+	for iid, old := range r.retiring {
+		if now.Sub(old.lastSeen) > r.cfg.HeartbeatTimeout {
+			delete(r.retiring, iid)
 		}
 	}
 	if changed {
@@ -478,6 +534,7 @@ func (r *Registry) Load(records []Record) {
 			} else {
 				e.granted, e.config = a.Granted, a.Config
 				e.everActive = rec.State == StateActive || rec.State == StateDegraded
+				e.served = inPlan(rec.State)
 				for _, in := range rec.Instances {
 					e.instances[in.ID] = &in
 				}
@@ -637,7 +694,8 @@ func (r *Registry) buildViewLocked() {
 	r.view.Store(v)
 }
 
-// inPlan reports whether a plugin in state s is called at its hook points.
+// inPlan reports whether a plugin in state s is called at its hook points
+// (once it has served).
 func inPlan(s State) bool { return s == StateActive || s == StateDegraded || s == StateDown }
 
 // buildPlanLocked derives the hook plan: per point, the plugins in the plan
@@ -671,7 +729,7 @@ func (r *Registry) buildPlanLocked() {
 	orders := map[contracts.HookPoint]map[string]int{}
 	members := map[contracts.HookPoint][]string{}
 	for id, e := range r.plugins {
-		if !inPlan(e.rec.State) {
+		if !inPlan(e.rec.State) || !e.served {
 			continue
 		}
 		entry, _, _ := r.cfg.Operator.Entry(id)

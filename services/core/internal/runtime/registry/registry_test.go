@@ -35,8 +35,19 @@ func newTestRegistry(t *testing.T, op *operator.Config) (*Registry, *clock) {
 		Logger: slog.New(slog.DiscardHandler), Now: c.Now}), c
 }
 
-// register runs Check and Commit (or Refuse) as the runtime does.
+// register runs Check and Commit (or Refuse) as the runtime does, then the
+// instance's first heartbeat: it serves.
 func register(t *testing.T, r *Registry, m contracts.Manifest, instance string) *Decision {
+	t.Helper()
+	d := registerOnly(t, r, m, instance)
+	if d.Accepted() {
+		require.Equal(t, contracts.HeartbeatOK, r.Heartbeat(m.ID, contracts.Heartbeat{Instance: instance, Version: m.Version}))
+	}
+	return d
+}
+
+// registerOnly registers an instance that does not serve yet (no heartbeat).
+func registerOnly(t *testing.T, r *Registry, m contracts.Manifest, instance string) *Decision {
 	t.Helper()
 	d := r.Check(m.ID, contracts.RegisterRequest{Protocol: contracts.ProtocolVersion, Manifest: m,
 		Instance: contracts.InstanceInfo{ID: instance}})
@@ -246,4 +257,63 @@ func TestLoadRechecksOperatorConfig(t *testing.T) {
 	require.Equal(t, []contracts.Permission{"user:read"}, r.View().Get("audit").Granted)
 	require.Equal(t, StateRefused, state(r, "gone"))
 	require.Equal(t, contracts.HeartbeatOK, r.Heartbeat("audit", contracts.Heartbeat{Instance: "i1", Version: "1.0.0"}))
+}
+
+func TestPluginJoinsThePlanWhenAnInstanceServes(t *testing.T) {
+	r, _ := newTestRegistry(t, nil)
+	m := hook(manifest("allowlist"), contracts.HookBeforeSignUp, 0)
+	require.True(t, registerOnly(t, r, m, "i1").Accepted())
+	require.Equal(t, StateActive, state(r, "allowlist"))
+	require.Empty(t, planIDs(r.Plan(), contracts.HookBeforeSignUp),
+		"accepted is not serving: the instance has not run Init nor subscribed yet")
+	rev := r.Plan().Revision
+
+	require.Equal(t, contracts.HeartbeatOK, r.Heartbeat("allowlist", contracts.Heartbeat{Instance: "i1", Version: "1.0.0"}))
+	require.Equal(t, []string{"allowlist"}, planIDs(r.Plan(), contracts.HookBeforeSignUp))
+	require.Greater(t, r.Plan().Revision, rev)
+	require.True(t, r.Records()[0].Instances[0].Serving)
+
+	// A second replica does not change the plan; a plugin left without
+	// instances stays in it (its failure policy decides), and one that
+	// registers again is called at once.
+	require.True(t, registerOnly(t, r, m, "i2").Accepted())
+	require.Equal(t, []string{"allowlist"}, planIDs(r.Plan(), contracts.HookBeforeSignUp))
+}
+
+func TestOldVersionServesUntilTheNewOneDoes(t *testing.T) {
+	r, _ := newTestRegistry(t, nil)
+	v1 := hook(manifest("stamp"), contracts.HookBeforeSignUp, 0)
+	register(t, r, v1, "old")
+	v2 := v1
+	v2.Version = "1.1.0"
+	require.True(t, registerOnly(t, r, v2, "new").Accepted())
+
+	require.Equal(t, []string{"stamp"}, planIDs(r.Plan(), contracts.HookBeforeSignUp), "the plugin stays in the plan during the rollout")
+	require.Equal(t, contracts.HeartbeatOK, r.Heartbeat("stamp", contracts.Heartbeat{Instance: "old", Version: "1.0.0"}),
+		"the old instance keeps serving while the new one starts")
+
+	require.Equal(t, contracts.HeartbeatOK, r.Heartbeat("stamp", contracts.Heartbeat{Instance: "new", Version: "1.1.0"}))
+	require.Equal(t, contracts.HeartbeatReplaced, r.Heartbeat("stamp", contracts.Heartbeat{Instance: "old", Version: "1.0.0"}),
+		"once the new version serves, the old one is told it was replaced")
+	require.Equal(t, []string{"stamp"}, planIDs(r.Plan(), contracts.HookBeforeSignUp))
+}
+
+func TestOldVersionThatNeverServedIsReplacedAtOnce(t *testing.T) {
+	r, _ := newTestRegistry(t, nil)
+	v1 := hook(manifest("stamp"), contracts.HookBeforeSignUp, 0)
+	registerOnly(t, r, v1, "old")
+	v2 := v1
+	v2.Version = "1.1.0"
+	require.True(t, registerOnly(t, r, v2, "new").Accepted())
+	require.Equal(t, contracts.HeartbeatReplaced, r.Heartbeat("stamp", contracts.Heartbeat{Instance: "old", Version: "1.0.0"}))
+	require.Empty(t, planIDs(r.Plan(), contracts.HookBeforeSignUp), "neither version served yet")
+}
+
+func TestLoadedPluginsThatServedStayInThePlan(t *testing.T) {
+	r, clk := newTestRegistry(t, nil)
+	m := hook(manifest("audit"), contracts.HookAfterSignIn, 0)
+	r.Load([]Record{{ID: "audit", Version: "1.0.0", State: StateDown, Manifest: &m,
+		Instances: []Instance{{ID: "i1", Version: "1.0.0", LastHeartbeat: clk.Now(), Serving: true}}}})
+	require.Equal(t, []string{"audit"}, planIDs(r.Plan(), contracts.HookAfterSignIn),
+		"a plugin that was called before the core restarted is called again at once")
 }
