@@ -44,7 +44,7 @@ func TestConfigDefaults(t *testing.T) {
 	require.Equal(t, outbox.Config{
 		PollInterval: 250 * time.Millisecond, RetentionDays: 7, BatchSize: 256, Window: 256,
 		PublishTimeout: 5 * time.Second, RetryMin: 100 * time.Millisecond, RetryMax: 10 * time.Second,
-		LockRetryInterval: time.Second, PruneInterval: time.Hour,
+		LockRetryInterval: time.Second, PruneInterval: time.Hour, NotifyDelay: 2 * time.Millisecond,
 	}, c)
 	require.Equal(t, 7*24*time.Hour, c.Retention())
 }

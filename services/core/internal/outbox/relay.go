@@ -208,6 +208,9 @@ func (r *Relay) lead(ctx context.Context, lock store.RelayLock) {
 		case <-lost:
 			return
 		case <-r.wake:
+			if r.cfg.NotifyDelay > 0 && !sleep(ctx, r.cfg.NotifyDelay, lost) {
+				return
+			}
 		case <-poll.C:
 		}
 		// Since Go 1.23 a stopped or reset timer delivers no stale tick.
